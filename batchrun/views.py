@@ -1,0 +1,1 @@
+"""JSON views over the run logs; see ``batchrun.urls``."""
