@@ -47,6 +47,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python bench/recurrence.py
+	$(BIN)/python bench/log_capture.py sqlite postgresql
+	$(BIN)/python bench/launching.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

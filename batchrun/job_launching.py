@@ -10,7 +10,8 @@ Two methods:
 
 ``fork`` (the default in a single-threaded process such as the scheduler)
     The launcher closes its database connections, so that no socket is
-    shared, and forks one intermediate process per group of runs.  The
+    shared, and forks one intermediate process per group of runs; the
+    intermediates of a batch fork side by side.  Each
     intermediate starts a new session and forks one executor per run, then
     exits at once and is reaped at once, so no zombie is left behind and the
     executors belong to no terminal and to no launcher.  Each executor
@@ -49,6 +50,7 @@ from django.utils import timezone
 from . import conf
 from .exceptions import LaunchError
 from .job_environment import get_project_paths
+from .job_running import execute_job_run
 from .models import Job, JobRun
 
 logger = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ METHODS = (FORK, SPAWN)
 
 # Runs started through one intermediate process; also bounds the size of
 # its report, which must fit in a pipe's buffer.
-GROUP_SIZE = 64
+GROUP_SIZE = 16
 
 _BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 _REPORT_LIMIT = 300
@@ -139,17 +141,26 @@ def record_launch_failure(run: JobRun, reason: str) -> None:
 
 
 def _fork_runs(runs: Sequence[JobRun]) -> list[tuple[JobRun, str]]:
-    failures = []
-    for start in range(0, len(runs), GROUP_SIZE):
-        failures.extend(_fork_group(runs[start : start + GROUP_SIZE]))
-    return failures
-
-
-def _fork_group(runs: Sequence[JobRun]) -> list[tuple[JobRun, str]]:
     # A forked child must never use the parent's connections: closing or
     # using one there would act on the parent's socket.
     connections.close_all()
     working_directory = os.getcwd()
+    # All intermediates fork side by side: one alone, competing for the CPU
+    # with the executors it has already started, would fork slowly.
+    started, failures = [], []
+    for start in range(0, len(runs), GROUP_SIZE):
+        group = runs[start : start + GROUP_SIZE]
+        try:
+            started.append((group, *_start_group(group, working_directory)))
+        except OSError as error:
+            failures.extend((run, f"fork failed: {error}.") for run in group)
+    for group, pid, read_fd in started:
+        failures.extend(_finish_group(group, pid, read_fd))
+    return failures
+
+
+def _start_group(runs: Sequence[JobRun], working_directory: str) -> tuple[int, int]:
+    """Fork the intermediate of a group of runs; return its pid and pipe."""
     read_fd, write_fd = os.pipe()
     # Signals stay blocked until each child has set its own handlers, so
     # that a SIGTERM for the scheduler never runs the scheduler's handler
@@ -157,15 +168,22 @@ def _fork_group(runs: Sequence[JobRun]) -> list[tuple[JobRun, str]]:
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED_SIGNALS)
     try:
         pid = os.fork()
-    except OSError as error:
+    except OSError:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read_fd)
         os.close(write_fd)
-        return [(run, f"fork failed: {error}.") for run in runs]
+        raise
     if pid == 0:
         _intermediate_main(runs, read_fd, write_fd, working_directory, mask)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     os.close(write_fd)
+    return pid, read_fd
+
+
+def _finish_group(
+    runs: Sequence[JobRun], pid: int, read_fd: int
+) -> list[tuple[JobRun, str]]:
+    """Reap a group's intermediate; return the runs it could not start."""
     _, status = os.waitpid(pid, 0)
     report = _read_report(read_fd)
     if status != 0:
@@ -249,8 +267,6 @@ def _executor_main(
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        from .job_running import execute_job_run
-
         execute_job_run(run)
         status = 0
     except BaseException:

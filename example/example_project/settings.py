@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "batchrun",
+    # The demo's management command job (example/demo.py).
+    "demo_jobs",
 ]
 
 MIDDLEWARE = [
