@@ -39,14 +39,19 @@ def get_job_environment(run: JobRun) -> dict[str, str]:
     scheduled_for = run.scheduled_for
     env["BATCHRUN_SCHEDULED_FOR"] = scheduled_for.isoformat() if scheduled_for else ""
     if run.job.command.type == Command.Type.DJANGO:
-        settings_module = getattr(settings, "SETTINGS_MODULE", None)
-        if settings_module:
-            env["DJANGO_SETTINGS_MODULE"] = settings_module
-        paths = get_project_paths()
-        paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if paths:
-            env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        add_django_settings(env)
     return env
+
+
+def add_django_settings(env: dict[str, str]) -> None:
+    """Let a new Python started with ``env`` find this project's settings."""
+    settings_module = getattr(settings, "SETTINGS_MODULE", None)
+    if settings_module:
+        env["DJANGO_SETTINGS_MODULE"] = settings_module
+    paths = get_project_paths()
+    paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
 def get_project_paths() -> list[str]:

@@ -43,13 +43,12 @@ import threading
 from collections.abc import Sequence
 
 import daemon
-from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
 from . import conf
 from .exceptions import LaunchError
-from .job_environment import get_project_paths
+from .job_environment import add_django_settings
 from .job_running import execute_job_run
 from .models import Job, JobRun
 
@@ -330,11 +329,5 @@ def get_manage_prefix() -> list[str]:
 def get_executor_environment() -> dict[str, str]:
     """Return an environment in which a new Python finds these settings."""
     environment = dict(os.environ)
-    settings_module = getattr(settings, "SETTINGS_MODULE", None)
-    if settings_module:
-        environment["DJANGO_SETTINGS_MODULE"] = settings_module
-    paths = get_project_paths()
-    paths += [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if paths:
-        environment["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    add_django_settings(environment)
     return environment

@@ -16,9 +16,9 @@ and 95th percentile of:
 - for scale, the OFFSET query at depth 20,000 and a ``count(*)`` of the
   runs, which no page of the API runs.
 
-The databases are ``batchrun_bench_e`` on PostgreSQL and
-``/tmp/batchrun-bench-e.sqlite3``; a filled database is reused when its run
-count is right (``--refill`` fills it again).  Usage::
+The database is ``batchrun_bench_e`` (see ``bench_databases.py``); a
+filled database is reused when its run count is right (``--refill`` fills
+it again).  Usage::
 
     .venv/bin/python bench/api.py [sqlite] [postgresql] [--refill]
 """
@@ -27,9 +27,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench_databases import BenchDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", 1_000_000))
@@ -40,8 +41,7 @@ JOBS = 100
 REPEAT = 60
 DEPTH = 20_000
 JOB_DEPTH = min(5_000, RUNS // JOBS // 1000 * 500)
-SQLITE_PATH = Path(tempfile.gettempdir()) / "batchrun-bench-e.sqlite3"
-PG_NAME = "batchrun_bench_e"
+DB_NAME = "batchrun_bench_e"
 LINE = "2024-05-01 12:00:00 INFO processed invoice batch of the month"
 
 
@@ -49,29 +49,10 @@ def configure(database: str) -> None:
     import django
     from django.conf import settings
 
-    if database == "sqlite":
-        db = {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": SQLITE_PATH,
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    else:
-        # Fails harmlessly when the database exists already.
-        subprocess.run(
-            ["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_NAME],
-            capture_output=True,
-            check=False,
-        )
-        db = {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": PG_NAME,
-            "HOST": "127.0.0.1",
-            "USER": "postgres",
-        }
+    bench_database = BenchDatabase(database, DB_NAME)
+    reason = bench_database.create(keep_existing=True)
+    if reason:
+        sys.exit(f"{database}: {reason}")
     settings.configure(
         SECRET_KEY="batchrun-bench",
         USE_TZ=True,
@@ -93,7 +74,7 @@ def configure(database: str) -> None:
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
         ],
-        DATABASES={"default": db},
+        DATABASES={"default": bench_database.get_settings()},
     )
     django.setup()
 
@@ -198,17 +179,6 @@ def fill(vendor: str) -> None:
     print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def drop(database: str) -> None:
-    if database == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-    else:
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", PG_NAME],
-            check=True,
-        )
-
-
 def is_filled() -> bool:
     from django.db import connection
 
@@ -258,7 +228,7 @@ def deep_url(client, url: str, depth: int) -> str:
 
 def bench(database: str, refill: bool) -> None:
     if refill:
-        drop(database)
+        BenchDatabase(database, DB_NAME).drop()
     configure(database)
     from django.contrib.auth.models import User
     from django.db import connection

@@ -18,10 +18,10 @@ with ``--scheduler``) whose clock runs a constant offset ahead, so that the
 next whole minute, when the occurrences are due, comes a few seconds after
 it has started instead of up to a minute later.  The scheduler only ever
 sees its own clock; the offset moves the due instant without changing any
-delay.  Each database is a fresh one of the benchmark's own (a SQLite file
-under /tmp, ``batchrun_bench_s`` on PostgreSQL and MariaDB), dropped at the
-end.  ``BATCHRUN_BENCH_DEBUG=1`` makes the schedulers log every pass and
-fork to stderr.  Usage::
+delay.  Each database is a fresh one of the benchmark's own,
+``batchrun_bench_s`` (see ``bench_databases.py``), dropped at the end.
+``BATCHRUN_BENCH_DEBUG=1`` makes the schedulers log every pass and fork to
+stderr.  Usage::
 
     .venv/bin/python bench/launching.py [sqlite] [postgresql] [mariadb]
 """
@@ -38,9 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_databases import VENDORS, BenchDatabase
+
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "batchrun_bench_s"
-SQLITE_PATH = Path(tempfile.gettempdir()) / "batchrun-bench-s.sqlite3"
 BURST_SIZE = 100
 BURST_TRIALS = 3
 SINGLE_TRIALS = 20
@@ -49,62 +50,8 @@ IDLE_SECONDS = 30.0
 # Django up and do a first pass.
 LEAD = 3.0
 JOB_SCRIPT = 'printf %s "$EPOCHREALTIME" > "$1"'
-PG_CLIENT = ["env", "PGHOST=127.0.0.1", "PGUSER=postgres"]
 OFFSET_VARIABLE = "BATCHRUN_BENCH_CLOCK_OFFSET"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def get_database_settings(database: str) -> dict:
-    if database == "sqlite":
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": SQLITE_PATH,
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    if database == "postgresql":
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": DB_NAME,
-            "HOST": "127.0.0.1",
-            "USER": "postgres",
-        }
-    return {
-        "ENGINE": "django.db.backends.mysql",
-        "NAME": DB_NAME,
-        "HOST": "127.0.0.1",
-        "USER": "root",
-        "OPTIONS": {"charset": "utf8mb4"},
-    }
-
-
-def create_database(database: str) -> None:
-    drop_database(database)
-    if database == "postgresql":
-        subprocess.run([*PG_CLIENT, "createdb", DB_NAME], check=True)
-    elif database == "mariadb":
-        sql = (
-            f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4 "
-            "COLLATE utf8mb4_unicode_ci"
-        )
-        subprocess.run(["mariadb", "-uroot", "-h127.0.0.1", "-e", sql], check=True)
-
-
-def drop_database(database: str) -> None:
-    if database == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-    elif database == "postgresql":
-        subprocess.run(
-            [*PG_CLIENT, "dropdb", "--if-exists", "--force", DB_NAME],
-            check=True,
-        )
-    else:
-        sql = f"DROP DATABASE IF EXISTS {DB_NAME}"
-        subprocess.run(["mariadb", "-uroot", "-h127.0.0.1", "-e", sql], check=True)
 
 
 def configure(database: str) -> None:
@@ -112,7 +59,7 @@ def configure(database: str) -> None:
     from django.conf import settings
 
     settings.configure(
-        DATABASES={"default": get_database_settings(database)},
+        DATABASES={"default": BenchDatabase(database, DB_NAME).get_settings()},
         INSTALLED_APPS=["django.contrib.contenttypes", "batchrun"],
         USE_TZ=True,
         TIME_ZONE="UTC",
@@ -246,7 +193,6 @@ def milliseconds(seconds: float) -> str:
 
 
 def bench(database: str) -> None:
-    create_database(database)
     configure(database)
     from django.core.management import call_command
     from django.db import connections
@@ -282,8 +228,18 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("inf")
 
 
-def main(databases: list[str]) -> None:
+def main(databases: list[str]) -> int:
+    unknown = set(databases) - set(VENDORS)
+    if unknown:
+        print(f"Unknown databases: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    failed = False
     for database in databases:
+        bench_database = BenchDatabase(database, DB_NAME)
+        reason = bench_database.create()
+        if reason:
+            print(f"{database}: skipped, {reason}", flush=True)
+            continue
         pid = os.fork()
         if pid == 0:
             # A child per database: Django is configured once per process.
@@ -293,8 +249,10 @@ def main(databases: list[str]) -> None:
                 status = 0
             finally:
                 os._exit(status)
-        os.waitpid(pid, 0)
-        drop_database(database)
+        _pid, status = os.waitpid(pid, 0)
+        failed |= os.waitstatus_to_exitcode(status) != 0
+        bench_database.drop()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
@@ -302,4 +260,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--scheduler"]:
         run_scheduler(sys.argv[2])
     else:
-        main(sys.argv[1:] or ["sqlite", "postgresql"])
+        sys.exit(main(sys.argv[1:] or ["sqlite", "postgresql"]))

@@ -18,12 +18,9 @@ times each.  For each database it prints the medians of:
 and the peak memory (maximum resident set size) of the process that ran
 the executor, Django included.
 
-Each database is a fresh one of the benchmark's own (a SQLite file under
-/tmp, ``batchrun_bench_d`` on PostgreSQL and MariaDB), deleted again at the
-end, so it can run beside the test suite.  A database whose server cannot
-be reached is skipped with a message.  The servers' addresses follow the
-test suite's ``BATCHRUN_TEST_PG_*`` and ``BATCHRUN_TEST_MARIADB_*``
-variables.  Usage::
+Each database is a fresh one of the benchmark's own, ``batchrun_bench_d``
+(see ``bench_databases.py``), deleted again at the end.  A database whose
+server cannot be reached is skipped with a message.  Usage::
 
     .venv/bin/python bench/log_capture.py [sqlite] [postgresql] [mariadb]
 """
@@ -39,9 +36,10 @@ import time
 import traceback
 from pathlib import Path
 
+from bench_databases import VENDORS, BenchDatabase
+
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "batchrun_bench_d"
-SQLITE_PATH = Path(tempfile.gettempdir()) / "batchrun-bench-d.sqlite3"
 LINES = 1_000_000
 REPEAT = 5
 JOB = """\
@@ -55,111 +53,12 @@ with open(sys.argv[1], "w") as report:
 """
 
 
-def server(database: str) -> dict[str, str]:
-    """Return the address and credentials of a database server."""
-    prefix, defaults = {
-        "postgresql": ("BATCHRUN_TEST_PG", ("5432", "postgres")),
-        "mariadb": ("BATCHRUN_TEST_MARIADB", ("3306", "root")),
-    }[database]
-    return {
-        "HOST": os.environ.get(f"{prefix}_HOST", "127.0.0.1"),
-        "PORT": os.environ.get(f"{prefix}_PORT", defaults[0]),
-        "USER": os.environ.get(f"{prefix}_USER", defaults[1]),
-        "PASSWORD": os.environ.get(f"{prefix}_PASSWORD", ""),
-    }
-
-
-def run_admin_sql(database: str, *statements: str) -> None:
-    """Run statements on a server outside any database, in autocommit."""
-    address = server(database)
-    if database == "postgresql":
-        import psycopg
-
-        with psycopg.connect(
-            host=address["HOST"],
-            port=address["PORT"],
-            user=address["USER"],
-            password=address["PASSWORD"],
-            dbname="postgres",
-            autocommit=True,
-            connect_timeout=5,
-        ) as connection:
-            for statement in statements:
-                connection.execute(statement)
-        return
-    import MySQLdb
-
-    connection = MySQLdb.connect(
-        host=address["HOST"],
-        port=int(address["PORT"]),
-        user=address["USER"],
-        password=address["PASSWORD"],
-        connect_timeout=5,
-    )
-    try:
-        cursor = connection.cursor()
-        for statement in statements:
-            cursor.execute(statement)
-    finally:
-        connection.close()
-
-
-def drop_database(database: str) -> None:
-    if database == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-    elif database == "postgresql":
-        run_admin_sql(database, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    else:
-        run_admin_sql(database, f"DROP DATABASE IF EXISTS {DB_NAME}")
-
-
-def create_database(database: str) -> str:
-    """Create a fresh benchmark database; return why not, or ''."""
-    try:
-        drop_database(database)
-        if database == "postgresql":
-            run_admin_sql(database, f"CREATE DATABASE {DB_NAME}")
-        elif database == "mariadb":
-            run_admin_sql(
-                database,
-                f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4 "
-                "COLLATE utf8mb4_unicode_ci",
-            )
-    except ImportError as error:
-        return f"its driver is not installed ({error})"
-    except Exception as error:
-        # psycopg and MySQLdb raise their own OperationalError classes.
-        reason = str(error).strip().splitlines()[0]
-        return f"its server cannot be reached ({reason})"
-    return ""
-
-
 def configure(database: str) -> None:
     import django
     from django.conf import settings
 
-    if database == "sqlite":
-        db = {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": SQLITE_PATH,
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    elif database == "postgresql":
-        db = {"ENGINE": "django.db.backends.postgresql", **server(database)}
-    else:
-        db = {
-            "ENGINE": "django.db.backends.mysql",
-            **server(database),
-            "OPTIONS": {"charset": "utf8mb4"},
-        }
-    db.setdefault("NAME", DB_NAME)
     settings.configure(
-        DATABASES={"default": db},
+        DATABASES={"default": BenchDatabase(database, DB_NAME).get_settings()},
         INSTALLED_APPS=["django.contrib.contenttypes", "batchrun"],
         USE_TZ=True,
         TIME_ZONE="UTC",
@@ -288,7 +187,7 @@ def bench_in_child(database: str, code: str, report: str, lines_file: str) -> bo
 
 
 def main(databases: list[str]) -> int:
-    unknown = set(databases) - {"sqlite", "postgresql", "mariadb"}
+    unknown = set(databases) - set(VENDORS)
     if unknown:
         print(f"Unknown databases: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -301,14 +200,15 @@ def main(databases: list[str]) -> int:
         with open(lines_file, "w") as lines:
             lines.writelines(f"{number:09d} {'x' * 49}\n" for number in range(LINES))
         for database in databases:
-            reason = create_database(database)
+            bench_database = BenchDatabase(database, DB_NAME)
+            reason = bench_database.create()
             if reason:
                 print(f"{database}: skipped, {reason}", flush=True)
                 continue
             try:
                 failed |= not bench_in_child(database, code, report, lines_file)
             finally:
-                drop_database(database)
+                bench_database.drop()
     return 1 if failed else 0
 
 
