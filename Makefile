@@ -48,7 +48,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python bench/recurrence.py
 	$(BIN)/python bench/log_capture.py sqlite postgresql
-	$(BIN)/python bench/launching.py
+	$(BIN)/python bench/launching.py sqlite postgresql
+	$(BIN)/python bench/api.py sqlite postgresql
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

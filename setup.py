@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 README = (Path(__file__).parent / "README.rst").read_text(encoding="utf-8")
 
@@ -11,7 +11,9 @@ setup(
     long_description=README,
     long_description_content_type="text/x-rst",
     license="MIT",
-    packages=find_packages(include=["batchrun", "batchrun.*"]),
+    # Namespace packages too: the template and static folders are data
+    # packages, which include_package_data fills from MANIFEST.in.
+    packages=find_namespace_packages(include=["batchrun", "batchrun.*"]),
     include_package_data=True,
     zip_safe=False,
     python_requires=">=3.11",

@@ -112,8 +112,11 @@ class JobRunAdmin(admin.ModelAdmin):
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("batchrun.cancel_jobrun")
 
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location=None):
+        # Django 6.1 passes action_location (and warns about an override
+        # without it); Django 5.2 has no such parameter.
+        extra = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **extra)
         actions.pop("delete_selected", None)
         return actions
 
