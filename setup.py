@@ -30,6 +30,8 @@ setup(
             "freezegun>=1.5",
             "hypothesis>=6.100",
             "ruff>=0.8",
+            # The README is checked as the long description PyPI renders.
+            "docutils>=0.20",
             "psycopg[binary]>=3.1.8",
             # The browser tests drive Debian's Chromium; no browser download.
             "playwright>=1.45",

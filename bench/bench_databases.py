@@ -9,7 +9,10 @@ follow the test suite's ``BATCHRUN_TEST_PG_*`` and
 """
 
 import os
+import sys
 import tempfile
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 VENDORS = ("sqlite", "postgresql", "mariadb")
@@ -18,6 +21,48 @@ _SERVERS = {
     "postgresql": ("BATCHRUN_TEST_PG", "5432", "postgres"),
     "mariadb": ("BATCHRUN_TEST_MARIADB", "3306", "root"),
 }
+
+
+def run_on_each(vendors: list[str], name: str, bench: Callable[[str], None]) -> int:
+    """Run ``bench(vendor)`` on a fresh database of each vendor; return a status.
+
+    A database whose server cannot be reached is skipped with a message.
+    Each runs in a child process of its own, as Django is configured once
+    per process, and its database is dropped again afterwards.
+    """
+    unknown = set(vendors) - set(VENDORS)
+    if unknown:
+        print(f"Unknown databases: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    failed = False
+    for vendor in vendors:
+        database = BenchDatabase(vendor, name)
+        reason = database.create()
+        if reason:
+            print(f"{vendor}: skipped, {reason}", flush=True)
+            continue
+        try:
+            failed |= not _run_in_child(bench, vendor)
+        finally:
+            database.drop()
+    return 1 if failed else 0
+
+
+def _run_in_child(bench: Callable[[str], None], vendor: str) -> bool:
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            bench(vendor)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    _pid, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 class BenchDatabase:
@@ -67,6 +112,20 @@ class BenchDatabase:
             **self.get_server(),
             "OPTIONS": {"charset": "utf8mb4"},
         }
+
+    def configure_django(self) -> None:
+        """Set Django up with batchrun alone, on this database."""
+        import django
+        from django.conf import settings
+
+        settings.configure(
+            DATABASES={"default": self.get_settings()},
+            INSTALLED_APPS=["django.contrib.contenttypes", "batchrun"],
+            USE_TZ=True,
+            TIME_ZONE="UTC",
+            DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        )
+        django.setup()
 
     def create(self, *, keep_existing: bool = False) -> str:
         """Create the database afresh; return why it cannot be, or ''."""

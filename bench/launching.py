@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_databases import VENDORS, BenchDatabase
+from bench_databases import BenchDatabase, run_on_each
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "batchrun_bench_s"
@@ -55,17 +55,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def configure(database: str) -> None:
-    import django
-    from django.conf import settings
-
-    settings.configure(
-        DATABASES={"default": BenchDatabase(database, DB_NAME).get_settings()},
-        INSTALLED_APPS=["django.contrib.contenttypes", "batchrun"],
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-    )
-    django.setup()
+    BenchDatabase(database, DB_NAME).configure_django()
 
 
 def run_scheduler(database: str) -> None:
@@ -229,30 +219,7 @@ def median(values: list[float]) -> float:
 
 
 def main(databases: list[str]) -> int:
-    unknown = set(databases) - set(VENDORS)
-    if unknown:
-        print(f"Unknown databases: {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
-    failed = False
-    for database in databases:
-        bench_database = BenchDatabase(database, DB_NAME)
-        reason = bench_database.create()
-        if reason:
-            print(f"{database}: skipped, {reason}", flush=True)
-            continue
-        pid = os.fork()
-        if pid == 0:
-            # A child per database: Django is configured once per process.
-            status = 1
-            try:
-                bench(database)
-                status = 0
-            finally:
-                os._exit(status)
-        _pid, status = os.waitpid(pid, 0)
-        failed |= os.waitstatus_to_exitcode(status) != 0
-        bench_database.drop()
-    return 1 if failed else 0
+    return run_on_each(databases, DB_NAME, bench)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
-from bench_databases import VENDORS, BenchDatabase
+from bench_databases import BenchDatabase, run_on_each
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "batchrun_bench_d"
@@ -54,17 +53,7 @@ with open(sys.argv[1], "w") as report:
 
 
 def configure(database: str) -> None:
-    import django
-    from django.conf import settings
-
-    settings.configure(
-        DATABASES={"default": BenchDatabase(database, DB_NAME).get_settings()},
-        INSTALLED_APPS=["django.contrib.contenttypes", "batchrun"],
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-    )
-    django.setup()
+    BenchDatabase(database, DB_NAME).configure_django()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -168,48 +157,19 @@ def bench(database: str, code: str, report: str, lines_file: str) -> None:
     )
 
 
-def bench_in_child(database: str, code: str, report: str, lines_file: str) -> bool:
-    """Run bench in a child process (Django is configured once per process)."""
-    pid = os.fork()
-    if pid == 0:
-        status = 0
-        try:
-            bench(database, code, report, lines_file)
-        except BaseException:
-            traceback.print_exc()
-            status = 1
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-    _pid, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
-
-
 def main(databases: list[str]) -> int:
-    unknown = set(databases) - set(VENDORS)
-    if unknown:
-        print(f"Unknown databases: {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
     code = JOB.format(lines=LINES)
     print(f"{LINES:,} lines of 60 bytes, medians of {REPEAT} runs", flush=True)
-    failed = False
     with tempfile.TemporaryDirectory() as directory:
         report = os.path.join(directory, "job-time")
         lines_file = os.path.join(directory, "lines.txt")
         with open(lines_file, "w") as lines:
             lines.writelines(f"{number:09d} {'x' * 49}\n" for number in range(LINES))
-        for database in databases:
-            bench_database = BenchDatabase(database, DB_NAME)
-            reason = bench_database.create()
-            if reason:
-                print(f"{database}: skipped, {reason}", flush=True)
-                continue
-            try:
-                failed |= not bench_in_child(database, code, report, lines_file)
-            finally:
-                bench_database.drop()
-    return 1 if failed else 0
+        return run_on_each(
+            databases,
+            DB_NAME,
+            lambda database: bench(database, code, report, lines_file),
+        )
 
 
 if __name__ == "__main__":

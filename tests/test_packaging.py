@@ -78,3 +78,21 @@ def test_wheel_installs_and_migrates_in_a_clean_virtualenv(tmp_path):
     }
     assert "migrations/0001_initial.py" in shipped
     assert shipped <= installed
+
+
+def test_the_readme_is_valid_restructuredtext():
+    """The README is the package's long description; PyPI rejects bad markup."""
+    import docutils.core
+    import docutils.nodes
+
+    document = docutils.core.publish_doctree(
+        (ROOT / "README.rst").read_text(encoding="utf-8"),
+        settings_overrides={"report_level": 5, "halt_level": 5},
+    )
+
+    problems = [
+        message.astext()
+        for message in document.findall(docutils.nodes.system_message)
+        if message["level"] >= 2
+    ]
+    assert problems == []
