@@ -42,13 +42,14 @@ def run_on_each(vendors: list[str], name: str, bench: Callable[[str], None]) -> 
             print(f"{vendor}: skipped, {reason}", flush=True)
             continue
         try:
-            failed |= not _run_in_child(bench, vendor)
+            failed |= not run_in_child(bench, vendor)
         finally:
             database.drop()
     return 1 if failed else 0
 
 
-def _run_in_child(bench: Callable[[str], None], vendor: str) -> bool:
+def run_in_child(bench: Callable[[str], None], vendor: str) -> bool:
+    """Run ``bench(vendor)`` in a forked child; return whether it succeeded."""
     pid = os.fork()
     if pid == 0:
         status = 0
